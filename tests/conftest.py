@@ -1,0 +1,40 @@
+"""The shared fixture world: annotators Alice and Bob, an outsider, an engineer and a reviewer."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from annotation.roles import ANNOTATOR, ENGINEER, REVIEWER
+
+
+def make_user(username: str, role: str | None = None, *, staff: bool = False) -> User:
+    user = User.objects.create_user(username=username, password="pw-" + username, is_staff=staff)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def alice(db: None) -> User:
+    return make_user("alice", ANNOTATOR)
+
+
+@pytest.fixture
+def bob(db: None) -> User:
+    return make_user("bob", ANNOTATOR)
+
+
+@pytest.fixture
+def outsider(db: None) -> User:
+    return make_user("outsider")
+
+
+@pytest.fixture
+def engineer(db: None) -> User:
+    return make_user("erin", ENGINEER, staff=True)
+
+
+@pytest.fixture
+def reviewer(db: None) -> User:
+    return make_user("rita", REVIEWER, staff=True)
