@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "annotation",
     "modeling",
     "evaluation",
+    "relevance_site",
 ]
 
 MIDDLEWARE = [
@@ -118,6 +119,15 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": _S["database"]}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The embedded mode has a web server and a worker writing to one file: wait for
+    # the lock instead of failing, and let readers work while a writer commits.
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -166,6 +176,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
+    for _folder in ("queue", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a killed worker's task is delivered again
