@@ -17,8 +17,8 @@ INTRODUCTION = (
     "product, a size, a recipe's ingredient, a language. Judge the intent of the query, not its "
     "exact words: a Pin can match every word and still miss the point, or use none of them and be "
     "exactly right. When the image and the text disagree, trust the image. If the image does not "
-    "load, grade from the text only if it is unambiguous; otherwise skip with \"can't load image\". "
-    "If the query is in a language you cannot read, skip with \"foreign language\" rather than guess."
+    'load, grade from the text only if it is unambiguous; otherwise skip with "can\'t load image". '
+    'If the query is in a language you cannot read, skip with "foreign language" rather than guess.'
 )
 
 LEVELS: list[dict[str, object]] = [
@@ -31,8 +31,16 @@ LEVELS: list[dict[str, object]] = [
             "would save or click this Pin."
         ),
         "examples": [
-            {"query": "red velvet cake", "pin": "Photo of a sliced red velvet cake with cream-cheese frosting; recipe in the description", "why": "The image and the recipe both match every word and the intent."},
-            {"query": "boho living room", "pin": "A living room with rattan chairs, macramé and plants, board 'Boho home'", "why": "The whole image is the requested style."},
+            {
+                "query": "red velvet cake",
+                "pin": "Photo of a sliced red velvet cake with cream-cheese frosting; recipe in the description",
+                "why": "The image and the recipe both match every word and the intent.",
+            },
+            {
+                "query": "boho living room",
+                "pin": "A living room with rattan chairs, macramé and plants, board 'Boho home'",
+                "why": "The whole image is the requested style.",
+            },
         ],
     },
     {
@@ -43,8 +51,16 @@ LEVELS: list[dict[str, object]] = [
             "would still satisfy most searchers (a different shade, a similar product, a variant recipe)."
         ),
         "examples": [
-            {"query": "red velvet cake", "pin": "Red velvet cupcakes with cream-cheese frosting", "why": "Same flavour and intent, a different form."},
-            {"query": "navy blue wedding dress", "pin": "A dark teal wedding dress", "why": "Right item, colour a little off."},
+            {
+                "query": "red velvet cake",
+                "pin": "Red velvet cupcakes with cream-cheese frosting",
+                "why": "Same flavour and intent, a different form.",
+            },
+            {
+                "query": "navy blue wedding dress",
+                "pin": "A dark teal wedding dress",
+                "why": "Right item, colour a little off.",
+            },
         ],
     },
     {
@@ -56,8 +72,16 @@ LEVELS: list[dict[str, object]] = [
             "image shows something broader."
         ),
         "examples": [
-            {"query": "red velvet cake", "pin": "A cake stand with a glass dome", "why": "Useful with the cake, but not the cake."},
-            {"query": "hiking boots women", "pin": "Wool hiking socks", "why": "Complements the query, does not answer it."},
+            {
+                "query": "red velvet cake",
+                "pin": "A cake stand with a glass dome",
+                "why": "Useful with the cake, but not the cake.",
+            },
+            {
+                "query": "hiking boots women",
+                "pin": "Wool hiking socks",
+                "why": "Complements the query, does not answer it.",
+            },
         ],
     },
     {
@@ -68,8 +92,16 @@ LEVELS: list[dict[str, object]] = [
             "description, the same colour) but a searcher would not want it."
         ),
         "examples": [
-            {"query": "red velvet cake", "pin": "A red velvet armchair", "why": "Shares words, not the intent."},
-            {"query": "python tutorial", "pin": "Photo of a snake in a terrarium", "why": "Wrong meaning of the query."},
+            {
+                "query": "red velvet cake",
+                "pin": "A red velvet armchair",
+                "why": "Shares words, not the intent.",
+            },
+            {
+                "query": "python tutorial",
+                "pin": "Photo of a snake in a terrarium",
+                "why": "Wrong meaning of the query.",
+            },
         ],
     },
     {
@@ -80,8 +112,16 @@ LEVELS: list[dict[str, object]] = [
             "content, or something offensive or unsafe in the context of the query."
         ),
         "examples": [
-            {"query": "red velvet cake", "pin": "A screenshot of a car insurance advert", "why": "Unrelated and spammy."},
-            {"query": "kids birthday party ideas", "pin": "An image with adult content", "why": "Unsafe for the query's context."},
+            {
+                "query": "red velvet cake",
+                "pin": "A screenshot of a car insurance advert",
+                "why": "Unrelated and spammy.",
+            },
+            {
+                "query": "kids birthday party ideas",
+                "pin": "An image with adult content",
+                "why": "Unsafe for the query's context.",
+            },
         ],
     },
 ]

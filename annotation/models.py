@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -160,7 +161,9 @@ class Campaign(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(condition=Q(judgments_per_pair__gte=1), name="campaign_n_positive"),
-            models.CheckConstraint(condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="campaign_gold_rate_0_1"),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="campaign_gold_rate_0_1"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -173,9 +176,17 @@ class CampaignPair(models.Model):
     position = models.PositiveIntegerField(default=0, help_text="Campaign order (lower first)")
     is_gold = models.BooleanField(default=False)
     gold_level = models.PositiveSmallIntegerField(choices=Level.choices, null=True, blank=True)
+    # Graded (not skipped) judgments of this pair in this campaign. Kept by annotation.queue
+    # under this row's lock, so the next-pair query can order and filter without aggregating.
+    graded_count = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["campaign", "position"]
+        indexes = [
+            models.Index(
+                fields=["campaign", "is_gold", "-graded_count", "position"], name="campaign_pair_queue_order"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["campaign", "pair"], name="campaign_pair_unique"),
             models.CheckConstraint(
@@ -183,6 +194,30 @@ class CampaignPair(models.Model):
                 name="campaign_pair_gold_has_level",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} · pair {self.pair_id}" + (" (gold)" if self.is_gold else "")
+
+
+class Lease(models.Model):
+    """A pair handed to one annotator until `expires_at`; its token makes the submission idempotent."""
+
+    token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    campaign_pair = models.ForeignKey(CampaignPair, on_delete=models.CASCADE, related_name="leases")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leases")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign_pair", "annotator"], name="lease_unique_pair_annotator"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"lease {self.token} → {self.annotator} until {self.expires_at:%H:%M:%S}"
 
 
 class SkipReason(models.TextChoices):
@@ -196,7 +231,9 @@ class Judgment(models.Model):
     """One annotator's grade (or reasoned skip) of one pair."""
 
     pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="judgments")
-    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgments"
+    )
     campaign = models.ForeignKey(
         Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="judgments"
     )
@@ -205,6 +242,8 @@ class Judgment(models.Model):
     skip_note = models.TextField(blank=True)
     seconds_spent = models.FloatField(default=0)
     guideline = models.ForeignKey(Guideline, on_delete=models.PROTECT, null=True, blank=True)
+    # The lease token of the form that produced this judgment: a resubmission finds it.
+    token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -65,7 +65,11 @@ def env_list(name: str, default: list[str], environ: Mapping[str, str] | None = 
 
 
 def env_choice(
-    name: str, default: str, pattern_ok: Callable[[str], bool], hint: str, environ: Mapping[str, str] | None = None
+    name: str,
+    default: str,
+    pattern_ok: Callable[[str], bool],
+    hint: str,
+    environ: Mapping[str, str] | None = None,
 ) -> str:
     value = _raw(name, environ)
     if value is None:

@@ -29,18 +29,45 @@ class Command(BaseCommand):
     def handle(self, *args: Any, bind: str, web_workers: int, queues: str, **options: Any) -> None:
         commands = {
             "web": [
-                sys.executable, "-m", "gunicorn", "relevance_site.wsgi:application",
-                "--bind", bind, "--workers", str(web_workers), "--threads", "4",
-                "--access-logfile", "-", "--graceful-timeout", "10",
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "relevance_site.wsgi:application",
+                "--bind",
+                bind,
+                "--workers",
+                str(web_workers),
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+                "--graceful-timeout",
+                "10",
             ],
             "worker": [
-                sys.executable, "-m", "celery", "-A", "relevance_site", "worker",
-                "-Q", queues, "--concurrency", "1", "--loglevel", "INFO", "-n", "embedded@%h",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "relevance_site",
+                "worker",
+                "-Q",
+                queues,
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+                "-n",
+                "embedded@%h",
             ],
         }
-        self.stdout.write(f"Broker: {_redact(settings.CELERY_BROKER_URL)}  Database: {settings.DATABASES['default']['ENGINE']}")
+        self.stdout.write(
+            f"Broker: {_redact(settings.CELERY_BROKER_URL)}  Database: {settings.DATABASES['default']['ENGINE']}"
+        )
         processes = {name: subprocess.Popen(command) for name, command in commands.items()}
-        self.stdout.write(self.style.SUCCESS(f"Relevance Studio on http://{bind}/  (Ctrl-C stops web and worker)"))
+        self.stdout.write(
+            self.style.SUCCESS(f"Relevance Studio on http://{bind}/  (Ctrl-C stops web and worker)")
+        )
         stopping = False
 
         def request_stop(signum: int, frame: object) -> None:
