@@ -8,18 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
-from django.urls import URLPattern, URLResolver, path, reverse_lazy
-from django.views.generic import RedirectView
-
-
-def _annotation_admin_urls(site: admin.AdminSite) -> list[URLPattern]:
-    try:
-        from annotation.admin_import import admin_import_urls
-    except ModuleNotFoundError:
-        # Until the import page lands, keep its URL name alive so links to it work.
-        placeholder = RedirectView.as_view(url=reverse_lazy("admin:annotation_pair_changelist"))
-        return [path("annotation/import/", site.admin_view(placeholder), name="annotation_import")]
-    return admin_import_urls()
+from django.urls import URLPattern, URLResolver
 
 
 class StudioAdminSite(admin.AdminSite):
@@ -28,8 +17,11 @@ class StudioAdminSite(admin.AdminSite):
     index_title = "Administration"
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
+        # Imported here: this module loads with INSTALLED_APPS, before models may be imported.
+        from annotation.admin_import import admin_import_urls
+
         # Before Django's own patterns, so "annotation/import/" is not read as a model URL.
-        return [*_annotation_admin_urls(self), *super().get_urls()]
+        return [*admin_import_urls(), *super().get_urls()]
 
 
 class StudioAdminConfig(AdminConfig):

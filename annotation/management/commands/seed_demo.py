@@ -14,9 +14,7 @@ class Command(BaseCommand):
     help = "Load the ESCI demo pairs, the default guideline, demo accounts and a demo campaign (idempotent)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--allow-production", action="store_true", help="Seed even with DJANGO_DEBUG=false."
-        )
+        parser.add_argument("--allow-production", action="store_true", help="Seed even with DJANGO_DEBUG=false.")
 
     def handle(self, *args: Any, allow_production: bool, **options: Any) -> None:
         if not settings.DEBUG and not allow_production:
