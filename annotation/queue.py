@@ -27,6 +27,7 @@ from django.utils import timezone
 from annotation.models import Campaign, CampaignPair, Judgment, Lease
 
 MAX_SECONDS_SPENT = 3600.0
+MAX_CANDIDATE_TRIES = 5
 
 
 class QueueError(Exception):
@@ -77,9 +78,7 @@ def _live_leases(now: datetime) -> Q:
     return Q(expires_at__gt=now)
 
 
-def _candidates(
-    campaign: Campaign, annotator: AbstractBaseUser, gold: bool, now: datetime
-) -> QuerySet[CampaignPair]:
+def _candidates(campaign: Campaign, annotator: AbstractBaseUser, gold: bool, now: datetime) -> QuerySet[CampaignPair]:
     judged = Judgment.objects.filter(pair=OuterRef("pair_id"), annotator=annotator)
     mine = Lease.objects.filter(campaign_pair=OuterRef("pk"), annotator=annotator).filter(_live_leases(now))
     rows = (
@@ -105,8 +104,29 @@ def _candidates(
 
 
 def _take(campaign: Campaign, annotator: AbstractBaseUser, gold: bool, now: datetime) -> CampaignPair | None:
-    rows = _candidates(campaign, annotator, gold, now).select_for_update(skip_locked=True, of=("self",))
-    return rows.first()
+    """Lock the best candidate row, then confirm it still has room.
+
+    The candidate query counts live leases in its own snapshot; a lease committed by another
+    annotator just before we locked the row is not in it. Under the row lock a fresh count is
+    exact, so a stale candidate is passed over and the next one tried.
+    """
+    passed_over: list[int] = []
+    for _ in range(MAX_CANDIDATE_TRIES):
+        rows = _candidates(campaign, annotator, gold, now).exclude(pk__in=passed_over)
+        chosen = rows.select_for_update(skip_locked=True, of=("self",)).first()
+        if chosen is None or gold or _has_room(chosen, campaign.judgments_per_pair, now):
+            return chosen
+        passed_over.append(chosen.pk)
+    return None
+
+
+def _has_room(campaign_pair: CampaignPair, n: int, now: datetime, *, besides: Lease | None = None) -> bool:
+    """Under the row's lock: may one more lease or grade be given to this pair?"""
+    live = campaign_pair.leases.filter(_live_leases(now))
+    if besides is not None:
+        live = live.exclude(pk=besides.pk)
+    fresh = CampaignPair.objects.values_list("graded_count", flat=True).get(pk=campaign_pair.pk)
+    return fresh + live.count() < n
 
 
 def _lease(campaign_pair: CampaignPair, annotator: AbstractBaseUser, now: datetime, seconds: int) -> Lease:
@@ -161,7 +181,6 @@ def _existing(token: uuid.UUID, annotator: AbstractBaseUser) -> Judgment | None:
     return judgment
 
 
-@transaction.atomic
 def submit(
     annotator: AbstractBaseUser,
     token: uuid.UUID,
@@ -171,11 +190,30 @@ def submit(
     skip_note: str = "",
     seconds_spent: float = 0.0,
 ) -> Submission:
-    """Record a grade (level 1–5) or a skip for the leased pair. Safe to call again with the same token."""
+    """Record a grade (level 1–5) or a skip for the leased pair. Safe to call again with the same token.
+
+    Raises PairAlreadyComplete when the lease had expired and the pair meanwhile got its N grades;
+    the stale lease is released all the same, so the annotator moves on.
+    """
     if (level is None) == (not skip_reason):
         raise QueueError("Give either a level from 1 to 5 or a skip reason.")
     if level is not None and not 1 <= level <= 5:
         raise QueueError("The level must be between 1 and 5.")
+    with transaction.atomic():
+        outcome = _submit_locked(annotator, token, level, skip_reason, skip_note, seconds_spent)
+    if isinstance(outcome, QueueError):
+        raise outcome
+    return outcome
+
+
+def _submit_locked(
+    annotator: AbstractBaseUser,
+    token: uuid.UUID,
+    level: int | None,
+    skip_reason: str,
+    skip_note: str,
+    seconds_spent: float,
+) -> Submission | QueueError:
     existing = _existing(token, annotator)
     if existing is not None:
         return Submission(existing, created=False)
@@ -183,9 +221,8 @@ def submit(
     if lease is None:
         raise UnknownToken("This pair is no longer assigned to you.")
     # Every change to a pair's judgments and leases happens under this row's lock.
-    campaign_pair = (
-        CampaignPair.objects.select_for_update().select_related("campaign").get(pk=lease.campaign_pair_id)
-    )
+    campaign_pair = CampaignPair.objects.select_for_update().select_related("campaign").get(pk=lease.campaign_pair_id)
+    lease.refresh_from_db()
     existing = (
         _existing(token, annotator)
         or Judgment.objects.filter(pair_id=campaign_pair.pair_id, annotator=annotator).first()
@@ -193,9 +230,10 @@ def submit(
     if existing is not None:
         lease.delete()
         return Submission(existing, created=False)
-    if level is not None and not campaign_pair.is_gold:
-        _check_room(campaign_pair, lease)
     campaign = campaign_pair.campaign
+    if level is not None and not campaign_pair.is_gold and not _grade_fits(campaign_pair, lease):
+        lease.delete()
+        return PairAlreadyComplete("Others completed this pair while it was open; moving on.")
     judgment = Judgment.objects.create(
         pair_id=campaign_pair.pair_id,
         annotator=annotator,
@@ -213,20 +251,15 @@ def submit(
     return Submission(judgment, created=True)
 
 
-def _check_room(campaign_pair: CampaignPair, lease: Lease) -> None:
-    """A late grade is kept only if the pair still has room for it."""
+def _grade_fits(campaign_pair: CampaignPair, lease: Lease) -> bool:
+    """A grade under a live lease had its slot reserved; a late one needs a free slot."""
+    n = campaign_pair.campaign.judgments_per_pair
+    if campaign_pair.graded_count >= n:
+        return False
     now = timezone.now()
-    others = campaign_pair.leases.filter(_live_leases(now)).exclude(pk=lease.pk).count()
-    reserved = others if lease.expires_at <= now else others + 1
-    if (
-        lease.expires_at <= now
-        and campaign_pair.graded_count + reserved >= campaign_pair.campaign.judgments_per_pair
-    ):
-        lease.delete()
-        raise PairAlreadyComplete("Your time on this pair ran out and others have completed it; moving on.")
-    if campaign_pair.graded_count >= campaign_pair.campaign.judgments_per_pair:
-        lease.delete()
-        raise PairAlreadyComplete("This pair already has all its judgments; moving on.")
+    if lease.expires_at > now:
+        return True
+    return _has_room(campaign_pair, n, now, besides=lease)
 
 
 @transaction.atomic
@@ -248,9 +281,7 @@ def undo_last(campaign: Campaign, annotator: AbstractBaseUser) -> Lease | None:
         return None
     campaign_pair = CampaignPair.objects.select_for_update().get(campaign=campaign, pair_id=judgment.pair_id)
     if judgment.level is not None:
-        CampaignPair.objects.filter(pk=campaign_pair.pk, graded_count__gt=0).update(
-            graded_count=F("graded_count") - 1
-        )
+        CampaignPair.objects.filter(pk=campaign_pair.pk, graded_count__gt=0).update(graded_count=F("graded_count") - 1)
     token = judgment.token or uuid.uuid4()
     judgment.delete()
     lease, _ = Lease.objects.update_or_create(

@@ -91,6 +91,7 @@ def test_late_submission_is_refused_when_others_completed_the_pair(alice, bob) -
     with pytest.raises(queue.PairAlreadyComplete):
         queue.submit(alice, late.token, level=2)
     assert Judgment.objects.count() == 1
+    assert not Lease.objects.filter(token=late.token).exists()  # released, so she moves on
     assert CampaignPair.objects.get().graded_count == 1
 
 
