@@ -154,6 +154,9 @@ class Campaign(models.Model):
     judgments_per_pair = models.PositiveSmallIntegerField(default=3)
     gold_rate = models.FloatField(default=0.0, help_text="Share of served pairs that are gold, 0–1")
     lease_seconds = models.PositiveIntegerField(default=300)
+    gold_threshold = models.FloatField(
+        default=0.6, help_text="Annotators whose rolling exact gold accuracy falls below this are flagged, 0–1"
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -161,9 +164,7 @@ class Campaign(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(condition=Q(judgments_per_pair__gte=1), name="campaign_n_positive"),
-            models.CheckConstraint(
-                condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="campaign_gold_rate_0_1"
-            ),
+            models.CheckConstraint(condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="campaign_gold_rate_0_1"),
         ]
 
     def __str__(self) -> str:
@@ -179,13 +180,16 @@ class CampaignPair(models.Model):
     # Graded (not skipped) judgments of this pair in this campaign. Kept by annotation.queue
     # under this row's lock, so the next-pair query can order and filter without aggregating.
     graded_count = models.PositiveSmallIntegerField(default=0)
+    # Set by annotation.quality once the pair has N grades: median grade, max − min, and whether
+    # a reviewer must look at it. The final grade is the latest Adjudication if any, else consensus.
+    consensus_level = models.PositiveSmallIntegerField(choices=Level.choices, null=True, blank=True)
+    spread = models.PositiveSmallIntegerField(null=True, blank=True)
+    needs_review = models.BooleanField(default=False, db_index=True)
 
     class Meta:
         ordering = ["campaign", "position"]
         indexes = [
-            models.Index(
-                fields=["campaign", "is_gold", "-graded_count", "position"], name="campaign_pair_queue_order"
-            ),
+            models.Index(fields=["campaign", "is_gold", "-graded_count", "position"], name="campaign_pair_queue_order"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["campaign", "pair"], name="campaign_pair_unique"),
@@ -211,9 +215,7 @@ class Lease(models.Model):
     class Meta:
         ordering = ["created_at"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["campaign_pair", "annotator"], name="lease_unique_pair_annotator"
-            ),
+            models.UniqueConstraint(fields=["campaign_pair", "annotator"], name="lease_unique_pair_annotator"),
         ]
 
     def __str__(self) -> str:
@@ -231,12 +233,8 @@ class Judgment(models.Model):
     """One annotator's grade (or reasoned skip) of one pair."""
 
     pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="judgments")
-    annotator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgments"
-    )
-    campaign = models.ForeignKey(
-        Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="judgments"
-    )
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgments")
+    campaign = models.ForeignKey(Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="judgments")
     level = models.PositiveSmallIntegerField(choices=Level.choices, null=True, blank=True)
     skip_reason = models.CharField(max_length=16, choices=SkipReason.choices, blank=True)
     skip_note = models.TextField(blank=True)
@@ -261,3 +259,101 @@ class Judgment(models.Model):
     def __str__(self) -> str:
         grade = f"L{self.level}" if self.level else f"skip ({self.skip_reason})"
         return f"{self.annotator} · {grade} · pair {self.pair_id}"
+
+
+class Adjudication(models.Model):
+    """A reviewer's final grade for a disputed pair; the latest one overrides the consensus."""
+
+    campaign_pair = models.ForeignKey(CampaignPair, on_delete=models.CASCADE, related_name="adjudications")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="adjudications")
+    level = models.PositiveSmallIntegerField(choices=Level.choices)
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(level__gte=1, level__lte=5), name="adjudication_level_1_to_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"L{self.level} by {self.reviewer} on {self.campaign_pair}"
+
+
+class AnnotatorStanding(models.Model):
+    """Per campaign and annotator: gold accuracy, whether it fell below the threshold, whether paused."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="standings")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="standings")
+    gold_judged = models.PositiveIntegerField(default=0)
+    gold_exact = models.FloatField(null=True, blank=True, help_text="Rolling exact accuracy on gold, 0–1")
+    gold_within_one = models.FloatField(null=True, blank=True)
+    flagged = models.BooleanField(default=False, db_index=True)
+    paused = models.BooleanField(default=False, help_text="A paused annotator is served no pairs")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "annotator"], name="standing_unique_campaign_annotator"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} in {self.campaign}"
+
+
+class QualitySnapshot(models.Model):
+    """Precomputed quality numbers of a campaign (agreement, gold, distributions) for the dashboard."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="quality_snapshots")
+    computed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    judgment_count = models.PositiveIntegerField(help_text="Judgments in the campaign when computed")
+    data = models.JSONField()
+
+    class Meta:
+        ordering = ["-computed_at"]
+        get_latest_by = "computed_at"
+
+    def __str__(self) -> str:
+        return f"{self.campaign} @ {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class Dataset(models.Model):
+    """A named, immutable snapshot of final labels with a train/val/test split by query."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    seed = models.IntegerField(default=0)
+    split_fractions = models.JSONField(default=dict, help_text='e.g. {"train": 0.8, "val": 0.1, "test": 0.1}')
+    counts = models.JSONField(default=dict, help_text="Pairs per split, language and level")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LabelSource(models.TextChoices):
+    ADJUDICATED = "adjudicated", "Reviewer's final grade"
+    CONSENSUS = "consensus", "Median of annotators"
+    IMPORTED = "imported", "Imported label"
+
+
+class DatasetItem(models.Model):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="items")
+    pair = models.ForeignKey(Pair, on_delete=models.PROTECT, related_name="dataset_items")
+    level = models.PositiveSmallIntegerField(choices=Level.choices)
+    split = models.CharField(max_length=8, choices=Split.choices)
+    source = models.CharField(max_length=16, choices=LabelSource.choices)
+
+    class Meta:
+        ordering = ["dataset", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "pair"], name="dataset_item_unique_pair"),
+            models.CheckConstraint(condition=Q(level__gte=1, level__lte=5), name="dataset_item_level_1_to_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset}: pair {self.pair_id} L{self.level} ({self.split})"
