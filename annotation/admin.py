@@ -2,18 +2,36 @@
 
 Pair, pin and judgment tables may hold millions of rows: foreign keys use raw id inputs,
 list pages skip the unfiltered count, and related rows are fetched in the same query.
-The import page is wired in by `relevance_site.admin_site`.
+The import page is wired in by `relevance_site.admin_site`; the "create a campaign from
+pairs" page is a URL of the Campaign admin, and the Pair list's action opens the same page.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
-from django.urls import reverse
-from django.utils.html import format_html
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
+from annotation.campaigns import (
+    CampaignError,
+    campaign_progress,
+    create_campaign,
+    pairs_matching,
+    select_queries,
+    with_progress,
+)
 from annotation.models import (
     Campaign,
     CampaignPair,
@@ -23,8 +41,10 @@ from annotation.models import (
     Lease,
     Pair,
     Pin,
+    Pool,
     Query,
 )
+from annotation.roles import ANNOTATOR, is_engineer
 
 THUMBNAIL_PX = 48
 PREVIEW_PX = 240
@@ -50,6 +70,117 @@ def pin_image(pin: Pin, size: int) -> SafeString:
 
 def _short(text: str, chars: int = 80) -> str:
     return Truncator(text).chars(chars)
+
+
+# Creating a campaign from pairs ---------------------------------------------------------
+
+CREATE_CAMPAIGN_TEMPLATE = "admin/annotation/campaign_create.html"
+_LABELED = {"": None, "yes": True, "no": False}
+
+
+class PairFilterForm(forms.Form):
+    """Which pairs a new campaign takes: filters on top of all pairs (or of a Pair-list selection)."""
+
+    languages = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, help_text="Language of the query; none ticked: all."
+    )
+    pools = forms.MultipleChoiceField(
+        choices=Pool.choices, required=False, widget=forms.CheckboxSelectMultiple, help_text="None ticked: all."
+    )
+    labeled = forms.ChoiceField(
+        choices=[("", "With or without a label"), ("yes", "Only pairs with a label"), ("no", "Only pairs without")],
+        required=False,
+    )
+    query_sample = forms.IntegerField(
+        min_value=1, required=False, help_text="Take every pair of this many random queries. Blank: every query."
+    )
+    seed = forms.IntegerField(min_value=0, initial=0, required=False, help_text="Same seed, same sample and order.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        languages = Query.objects.order_by("language").values_list("language", flat=True).distinct()
+        self.fields["languages"].choices = [(code, code) for code in languages]
+
+    def pairs(self, base: QuerySet[Pair]) -> QuerySet[Pair]:
+        data = self.cleaned_data
+        return pairs_matching(base, languages=data["languages"], pools=data["pools"], labeled=_LABELED[data["labeled"]])
+
+    def sampling(self) -> dict[str, Any]:
+        """`query_sample` and `seed` keyword arguments for the campaigns module."""
+        return {"query_sample": self.cleaned_data["query_sample"], "seed": self.cleaned_data["seed"] or 0}
+
+
+class CampaignSettingsForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    guideline = forms.ModelChoiceField(Guideline.objects.all(), help_text="The guideline version annotators see.")
+    judgments_per_pair = forms.IntegerField(min_value=1, max_value=100, initial=3, label="Judgments per pair (N)")
+    gold_rate = forms.FloatField(
+        min_value=0, max_value=1, initial=0.0, help_text="Share of served pairs that are gold, 0–1."
+    )
+    gold_from_labels = forms.BooleanField(
+        required=False, help_text="Selected pairs with an imported label become gold pairs (needs a gold rate above 0)."
+    )
+    lease_seconds = forms.IntegerField(min_value=1, initial=300, help_text="How long a served pair stays reserved.")
+    members = forms.ModelMultipleChoiceField(
+        queryset=User.objects.none(), required=False, widget=FilteredSelectMultiple("members", is_stacked=False)
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        annotators = User.objects.filter(is_active=True, groups__name=ANNOTATOR).order_by("username")
+        self.fields["members"].queryset = annotators
+        self.fields["guideline"].initial = Guideline.objects.order_by("-created_at", "-pk").first()
+
+
+def _carried_fields(request: HttpRequest, action: str) -> list[tuple[str, str]]:
+    """Hidden fields that make the page's own POST reach the Pair-list action again, same selection."""
+    selected = [(ACTION_CHECKBOX_NAME, pk) for pk in request.POST.getlist(ACTION_CHECKBOX_NAME)]
+    return [("action", action), ("select_across", request.POST.get("select_across", "0")), *selected]
+
+
+def _create(
+    request: HttpRequest, campaign_form: CampaignSettingsForm, pairs: QuerySet[Pair], sampling: dict[str, Any]
+) -> HttpResponse | None:
+    """Create the campaign and redirect to it, or leave the reasons on the form and return None."""
+    if not campaign_form.is_valid():
+        return None
+    try:
+        campaign = create_campaign(pairs=pairs, **campaign_form.cleaned_data, **sampling)
+    except CampaignError as error:
+        campaign_form.add_error(error.field if error.field in campaign_form.fields else None, str(error))
+        return None
+    count = campaign.campaign_pairs.count()
+    messages.success(request, f"Created campaign “{campaign.name}” with {count} pairs.")
+    return redirect("admin:annotation_campaign_change", campaign.pk)
+
+
+def create_campaign_page(
+    request: HttpRequest, base: QuerySet[Pair] | None = None, carried: list[tuple[str, str]] | None = None
+) -> HttpResponse:
+    """Engineers pick pairs by filter (on top of `base`, a Pair-list selection), preview the count, create."""
+    if not is_engineer(request.user):
+        raise PermissionDenied("Only engineers may create campaigns.")
+    submitted = request.method == "POST" and ("_preview" in request.POST or "_create" in request.POST)
+    filters = PairFilterForm(request.POST if submitted else None)
+    campaign_form = CampaignSettingsForm(request.POST if submitted else None)
+    creating = submitted and "_create" in request.POST
+    context: dict[str, Any] = {
+        "filters": filters,
+        "campaign_form": campaign_form,
+        "creating": creating,
+        "carried": carried,
+    }
+    if base is not None:
+        context["base_count"] = base.count()
+    if submitted and filters.is_valid():
+        pairs = filters.pairs(base if base is not None else Pair.objects.all())
+        created = _create(request, campaign_form, pairs, filters.sampling()) if creating else None
+        if created is not None:
+            return created
+        context["selection"] = select_queries(pairs, **filters.sampling())
+    context.update(admin.site.each_context(request), title="Create a campaign from pairs", media=campaign_form.media)
+    return render(request, CREATE_CAMPAIGN_TEMPLATE, context, status=400 if creating else 200)
 
 
 @admin.register(Query)
@@ -109,9 +240,19 @@ class PairAdmin(admin.ModelAdmin):
     readonly_fields = ["pin_preview", "created_at"]
     show_full_result_count = False
     list_per_page = 50
+    actions = ["create_campaign_from_pairs"]
 
     class Media:
         css = _ADMIN_CSS
+
+    # A cached permission check (not a group query), so the list page costs no extra query.
+    def has_create_campaign_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("annotation.add_campaign")
+
+    @admin.action(description="Create a campaign from the selected pairs", permissions=["create_campaign"])
+    def create_campaign_from_pairs(self, request: HttpRequest, queryset: QuerySet[Pair]) -> HttpResponse:
+        carried = _carried_fields(request, "create_campaign_from_pairs")
+        return create_campaign_page(request, base=queryset, carried=carried)
 
     @admin.display(description="Query", ordering="query__text")
     def query_text(self, pair: Pair) -> str:
@@ -148,14 +289,89 @@ class GuidelineAdmin(admin.ModelAdmin):
     inlines = [GuidelineLevelInline]
 
 
+def _percent(part: int, whole: int) -> int:
+    return round(100 * part / whole) if whole else 0
+
+
+def _progress_rows(progress: dict[str, Any]) -> list[tuple[str, str]]:
+    median = progress["median_seconds"]
+    return [
+        ("Pairs", f"{progress['pairs']} ({progress['gold_pairs']} gold)"),
+        ("Complete pairs", f"{progress['complete_pairs']} of {progress['pairs'] - progress['gold_pairs']}"),
+        (
+            "Graded judgments",
+            f"{progress['graded']} / {progress['target']} ({_percent(progress['graded'], progress['target'])}%)",
+        ),
+        ("Skips", str(progress["skips"])),
+        ("Active leases", str(progress["active_leases"])),
+        ("Judgments today", str(progress["judgments_today"])),
+        ("Median seconds per judgment", "—" if median is None else f"{median:.1f}"),
+    ]
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ["name", "guideline", "judgments_per_pair", "gold_rate", "lease_seconds", "is_active"]
+    list_display = [
+        "name",
+        "guideline",
+        "graded_bar",
+        "complete",
+        "member_count",
+        "judgments_per_pair",
+        "gold_rate",
+        "lease_seconds",
+        "is_active",
+    ]
     list_filter = ["is_active", "guideline"]
     list_select_related = ["guideline"]
     search_fields = ["name"]
     filter_horizontal = ["members"]
-    readonly_fields = ["campaign_pairs_link", "created_at"]
+    readonly_fields = ["progress_panel", "campaign_pairs_link", "created_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "guideline", "is_active"]}),
+        ("Judging", {"fields": ["judgments_per_pair", "gold_rate", "gold_threshold", "lease_seconds", "members"]}),
+        ("Progress", {"fields": ["progress_panel", "campaign_pairs_link", "created_at"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
+        campaigns = super().get_queryset(request)
+        # Only the list has progress columns; the change page computes its own panel.
+        match = request.resolver_match
+        if match is not None and match.url_name == "annotation_campaign_changelist":
+            return with_progress(campaigns)
+        return campaigns
+
+    def get_urls(self) -> list[URLPattern]:
+        create = path("create/", self.admin_site.admin_view(create_campaign_page), name="annotation_campaign_create")
+        # Before the model's own patterns, which would read "create" as an object id.
+        return [create, *super().get_urls()]
+
+    @admin.display(description="Graded / target", ordering="graded_total")
+    def graded_bar(self, campaign: Campaign) -> SafeString:
+        graded, target = campaign.graded_total, campaign.target_total
+        return format_html(
+            '<progress value="{}" max="{}"></progress> {} / {} ({}%)',
+            graded,
+            max(target, 1),
+            graded,
+            target,
+            _percent(graded, target),
+        )
+
+    @admin.display(description="Complete pairs", ordering="complete_total")
+    def complete(self, campaign: Campaign) -> str:
+        return f"{campaign.complete_total} / {campaign.pair_total}"
+
+    @admin.display(description="Members", ordering="member_total")
+    def member_count(self, campaign: Campaign) -> int:
+        return campaign.member_total
+
+    @admin.display(description="Progress")
+    def progress_panel(self, campaign: Campaign) -> SafeString:
+        if campaign.pk is None:
+            return format_html("{}", "Shown once the campaign exists.")
+        rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", _progress_rows(campaign_progress(campaign)))
+        return format_html('<table class="campaign-progress">{}</table>', rows)
 
     # Campaign pairs are listed on their own (paginated) page: an inline would render
     # one form per pair, and a campaign may hold hundreds of thousands.
