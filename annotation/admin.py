@@ -33,6 +33,8 @@ from annotation.campaigns import (
     with_progress,
 )
 from annotation.models import (
+    Adjudication,
+    AnnotatorStanding,
     Campaign,
     CampaignPair,
     Guideline,
@@ -42,6 +44,7 @@ from annotation.models import (
     Pair,
     Pin,
     Pool,
+    QualitySnapshot,
     Query,
 )
 from annotation.roles import ANNOTATOR, is_engineer
@@ -449,3 +452,50 @@ class JudgmentAdmin(admin.ModelAdmin):
         if judgment.level is not None:
             return judgment.get_level_display()
         return f"Skipped: {judgment.get_skip_reason_display()}"
+
+
+@admin.register(Adjudication)
+class AdjudicationAdmin(admin.ModelAdmin):
+    list_display = ["id", "campaign_pair", "level", "reviewer", "created_at", "reason_short"]
+    list_select_related = ["campaign_pair__campaign", "reviewer"]
+    list_filter = ["campaign_pair__campaign", "level", "reviewer"]
+    search_fields = ["reason", "reviewer__username"]
+    raw_id_fields = ["campaign_pair", "reviewer"]
+    readonly_fields = ["created_at"]
+    show_full_result_count = False
+
+    @admin.display(description="Reason")
+    def reason_short(self, decision: Adjudication) -> str:
+        return _short(decision.reason)
+
+
+@admin.register(AnnotatorStanding)
+class AnnotatorStandingAdmin(admin.ModelAdmin):
+    """Gold accuracy per annotator and campaign; engineers pause a flagged annotator here."""
+
+    list_display = ["annotator", "campaign", "gold_judged", "gold_exact", "gold_within_one", "flagged", "paused"]
+    list_editable = ["paused"]
+    list_filter = ["flagged", "paused", "campaign"]
+    list_select_related = ["annotator", "campaign"]
+    search_fields = ["annotator__username"]
+    readonly_fields = ["campaign", "annotator", "gold_judged", "gold_exact", "gold_within_one", "flagged", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(QualitySnapshot)
+class QualitySnapshotAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "computed_at", "judgment_count"]
+    list_filter = ["campaign"]
+    readonly_fields = ["campaign", "computed_at", "judgment_count", "data"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+# Dataset admin and the Campaign action that freezes one (needs CampaignAdmin above).
+from annotation import admin_datasets  # noqa: F401,E402

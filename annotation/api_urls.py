@@ -16,6 +16,8 @@ router.register("pairs", api.PairViewSet, basename="api-pair")
 urlpatterns = [
     path("auth/token", obtain_auth_token, name="api-token"),
     path("", include("annotation.api_labeling")),
+    path("", include("annotation.api_quality")),
     path("", include(router.urls)),
     path("", include("annotation.api_transfer")),
+    path("", include("annotation.api_datasets")),
 ]

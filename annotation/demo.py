@@ -40,9 +40,7 @@ def ensure_demo_accounts(credentials_file: Path) -> list[DemoAccount]:
     accounts = []
     for username, role in DEMO_ACCOUNTS.items():
         password = known.get(username) or secrets.token_urlsafe(9)
-        user, created = User.objects.get_or_create(
-            username=username, defaults={"is_staff": role != ANNOTATOR}
-        )
+        user, created = User.objects.get_or_create(username=username, defaults={"is_staff": role != ANNOTATOR})
         if created or not user.check_password(password):
             user.set_password(password)
             user.save()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -317,6 +318,10 @@ class QualitySnapshot(models.Model):
         return f"{self.campaign} @ {self.computed_at:%Y-%m-%d %H:%M}"
 
 
+class FrozenDatasetError(Exception):
+    """An attempt to change a frozen Dataset or its items."""
+
+
 class Dataset(models.Model):
     """A named, immutable snapshot of final labels with a train/val/test split by query."""
 
@@ -333,6 +338,12 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Frozen: models record which dataset they trained on, so a dataset never changes.
+        if not self._state.adding:
+            raise FrozenDatasetError(f"Dataset {self.pk} is frozen; freeze a new one instead.")
+        super().save(*args, **kwargs)
 
 
 class LabelSource(models.TextChoices):
@@ -357,3 +368,11 @@ class DatasetItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset}: pair {self.pair_id} L{self.level} ({self.split})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise FrozenDatasetError(f"Dataset item {self.pk} is frozen.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise FrozenDatasetError(f"Dataset item {self.pk} is frozen; delete the whole dataset instead.")

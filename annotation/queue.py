@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, IntegerField, Model, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
-from annotation.models import Campaign, CampaignPair, Judgment, Lease
+from annotation import tasks as quality_tasks
+from annotation.models import AnnotatorStanding, Campaign, CampaignPair, Judgment, Lease
 
 MAX_SECONDS_SPENT = 3600.0
 MAX_CANDIDATE_TRIES = 5
@@ -103,19 +104,24 @@ def _candidates(campaign: Campaign, annotator: AbstractBaseUser, gold: bool, now
     )
 
 
-def _take(campaign: Campaign, annotator: AbstractBaseUser, gold: bool, now: datetime) -> CampaignPair | None:
-    """Lock the best candidate row, then confirm it still has room.
+def _take(campaign: Campaign, annotator: AbstractBaseUser, gold: bool, now: datetime) -> Lease | None:
+    """Lock the best candidate row and lease it if it still has room.
 
     The candidate query counts live leases in its own snapshot; a lease committed by another
-    annotator just before we locked the row is not in it. Under the row lock a fresh count is
-    exact, so a stale candidate is passed over and the next one tried.
+    annotator just before we locked the row is not in it. The lease statement runs afterwards,
+    under the row lock and with a fresh snapshot, so its room check is exact; a stale candidate
+    is passed over and the next one tried.
     """
     passed_over: list[int] = []
     for _ in range(MAX_CANDIDATE_TRIES):
         rows = _candidates(campaign, annotator, gold, now).exclude(pk__in=passed_over)
         chosen = rows.select_for_update(skip_locked=True, of=("self",)).first()
-        if chosen is None or gold or _has_room(chosen, campaign.judgments_per_pair, now):
-            return chosen
+        if chosen is None:
+            return None
+        cap = None if gold else campaign.judgments_per_pair
+        lease = _lease_if_room(chosen, annotator, now, campaign.lease_seconds, cap)
+        if lease is not None:
+            return lease
         passed_over.append(chosen.pk)
     return None
 
@@ -129,13 +135,50 @@ def _has_room(campaign_pair: CampaignPair, n: int, now: datetime, *, besides: Le
     return fresh + live.count() < n
 
 
-def _lease(campaign_pair: CampaignPair, annotator: AbstractBaseUser, now: datetime, seconds: int) -> Lease:
-    # The token stays with (pair, annotator) across renewals: a late submission still finds it.
-    lease, _ = Lease.objects.update_or_create(
-        campaign_pair=campaign_pair,
-        annotator=annotator,
-        defaults={"expires_at": now + timedelta(seconds=seconds)},
+def _columns_and_params(model: type[Model], values: dict[str, object]) -> tuple[list[str], list[object]]:
+    """Quoted column names and database-ready parameters of `values` (field name → value) for raw SQL."""
+    fields = [model._meta.get_field(name) for name in values]
+    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
+    return [connection.ops.quote_name(field.column) for field in fields], params
+
+
+def _lease_if_room(
+    campaign_pair: CampaignPair, annotator: AbstractBaseUser, now: datetime, seconds: int, cap: int | None
+) -> Lease | None:
+    """One statement under the row's lock: lease the pair if graded + other annotators' live leases < cap.
+
+    `cap` None (gold pairs) leases unconditionally. An earlier lease of this annotator on the pair is
+    renewed and keeps its token, so a late submission still finds it. None when there is no room.
+    (This replaces update_or_create's savepoint + SELECT + INSERT/UPDATE and a separate recount.)
+    """
+    lease_table = Lease._meta.db_table
+    columns, params = _columns_and_params(
+        Lease,
+        {
+            "token": uuid.uuid4(),
+            "campaign_pair": campaign_pair.pk,
+            "annotator": annotator.pk,
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=seconds),
+        },
     )
+    room = "1 = 1"  # SQLite parses INSERT … SELECT … ON CONFLICT only with a WHERE clause
+    if cap is not None:
+        room = (
+            f"(SELECT graded_count FROM {CampaignPair._meta.db_table} WHERE id = %s)"
+            f" + (SELECT COUNT(*) FROM {lease_table} WHERE campaign_pair_id = %s AND expires_at > %s"
+            " AND annotator_id <> %s) < %s"
+        )
+        live_after = _columns_and_params(Lease, {"expires_at": now})[1][0]
+        params += [campaign_pair.pk, campaign_pair.pk, live_after, annotator.pk, cap]
+    sql = (
+        f"INSERT INTO {lease_table} ({', '.join(columns)}) SELECT {', '.join(['%s'] * len(columns))} WHERE {room}"
+        " ON CONFLICT (campaign_pair_id, annotator_id) DO UPDATE SET expires_at = excluded.expires_at RETURNING *"
+    )
+    lease = next(iter(Lease.objects.raw(sql, params)), None)
+    if lease is not None:
+        lease.campaign_pair = campaign_pair
+        lease.annotator = annotator
     return lease
 
 
@@ -150,14 +193,18 @@ def next_lease(
     """The annotator's next pair as a live lease, or None when the campaign has nothing left for them.
 
     A live lease the annotator already holds (a reload, the prefetched next pair) comes back first,
-    renewed; `exclude` names tokens the caller is already showing.
+    renewed; `exclude` names tokens the caller is already showing. The lease comes with its
+    campaign_pair loaded. An annotator paused in the campaign (AnnotatorStanding.paused) gets None.
     """
     _check_member(campaign, annotator)
+    if _is_paused(campaign, annotator):
+        return None
     now = timezone.now()
     held = (
         Lease.objects.filter(campaign_pair__campaign=campaign, annotator=annotator)
         .filter(_live_leases(now))
         .exclude(token__in=exclude)
+        .select_related("campaign_pair")
         .order_by("created_at")
         .first()
     )
@@ -166,12 +213,10 @@ def next_lease(
         held.save(update_fields=["expires_at"])
         return held
     want_gold = campaign.gold_rate > 0 and (rng or random).random() < campaign.gold_rate
-    chosen = _take(campaign, annotator, want_gold, now) or (
-        _take(campaign, annotator, False, now) if want_gold else None
-    )
-    if chosen is None:
-        return None
-    return _lease(chosen, annotator, now, campaign.lease_seconds)
+    taken = _take(campaign, annotator, want_gold, now)
+    if taken is None and want_gold:
+        taken = _take(campaign, annotator, False, now)
+    return taken
 
 
 def _existing(token: uuid.UUID, annotator: AbstractBaseUser) -> Judgment | None:
@@ -203,7 +248,29 @@ def submit(
         outcome = _submit_locked(annotator, token, level, skip_reason, skip_note, seconds_spent)
     if isinstance(outcome, QueueError):
         raise outcome
+    if outcome.created:
+        _refresh_quality_after_commit(outcome.judgment.campaign_id)
     return outcome
+
+
+def _lock_through_lease(token: uuid.UUID, annotator: AbstractBaseUser) -> Lease | None:
+    """The annotator's lease with this token, its CampaignPair row locked (FOR UPDATE) and campaign loaded.
+
+    Every change to a pair's judgments and leases happens under that row's lock.
+    """
+    return (
+        Lease.objects.select_for_update(of=("campaign_pair",))
+        .select_related("campaign_pair__campaign")
+        .filter(token=token, annotator=annotator)
+        .first()
+    )
+
+
+def _already_judged(campaign_pair: CampaignPair, token: uuid.UUID, annotator: AbstractBaseUser) -> Judgment | None:
+    return (
+        _existing(token, annotator)
+        or Judgment.objects.filter(pair_id=campaign_pair.pair_id, annotator=annotator).first()
+    )
 
 
 def _submit_locked(
@@ -214,41 +281,68 @@ def _submit_locked(
     skip_note: str,
     seconds_spent: float,
 ) -> Submission | QueueError:
-    existing = _existing(token, annotator)
-    if existing is not None:
+    lease = _lock_through_lease(token, annotator)
+    if lease is None:  # a resubmission (the first one released the lease), or a token that is not ours
+        existing = _existing(token, annotator)
+        if existing is None:
+            raise UnknownToken("This pair is no longer assigned to you.")
         return Submission(existing, created=False)
-    lease = Lease.objects.filter(token=token, annotator=annotator).first()
-    if lease is None:
-        raise UnknownToken("This pair is no longer assigned to you.")
-    # Every change to a pair's judgments and leases happens under this row's lock.
-    campaign_pair = CampaignPair.objects.select_for_update().select_related("campaign").get(pk=lease.campaign_pair_id)
-    lease.refresh_from_db()
-    existing = (
-        _existing(token, annotator)
-        or Judgment.objects.filter(pair_id=campaign_pair.pair_id, annotator=annotator).first()
-    )
-    if existing is not None:
-        lease.delete()
-        return Submission(existing, created=False)
-    campaign = campaign_pair.campaign
+    campaign_pair = lease.campaign_pair
     if level is not None and not campaign_pair.is_gold and not _grade_fits(campaign_pair, lease):
-        lease.delete()
+        existing = _already_judged(campaign_pair, token, annotator)
+        _release(lease)
+        if existing is not None:
+            return Submission(existing, created=False)
         return PairAlreadyComplete("Others completed this pair while it was open; moving on.")
-    judgment = Judgment.objects.create(
-        pair_id=campaign_pair.pair_id,
-        annotator=annotator,
-        campaign=campaign,
-        level=level,
-        skip_reason=skip_reason,
-        skip_note=skip_note,
-        seconds_spent=min(max(float(seconds_spent), 0.0), MAX_SECONDS_SPENT),
-        guideline_id=campaign.guideline_id,
-        token=token,
-    )
+    judgment = _record(campaign_pair, annotator, token, level, skip_reason, skip_note, seconds_spent)
+    if judgment is None:  # a concurrent resubmission got the row lock first
+        existing = _already_judged(campaign_pair, token, annotator)
+        _release(lease)
+        return Submission(existing, created=False)
     if level is not None:
         CampaignPair.objects.filter(pk=campaign_pair.pk).update(graded_count=F("graded_count") + 1)
-    lease.delete()
+    _release(lease)
     return Submission(judgment, created=True)
+
+
+def _record(
+    campaign_pair: CampaignPair,
+    annotator: AbstractBaseUser,
+    token: uuid.UUID,
+    level: int | None,
+    skip_reason: str,
+    skip_note: str,
+    seconds_spent: float,
+) -> Judgment | None:
+    """Insert the judgment; None, writing nothing, if this token or this annotator already judged the pair.
+
+    The unique constraints decide (ON CONFLICT DO NOTHING) instead of two existence checks first.
+    """
+    campaign = campaign_pair.campaign
+    columns, params = _columns_and_params(
+        Judgment,
+        {
+            "pair": campaign_pair.pair_id,
+            "annotator": annotator.pk,
+            "campaign": campaign.pk,
+            "level": level,
+            "skip_reason": skip_reason,
+            "skip_note": skip_note,
+            "seconds_spent": min(max(float(seconds_spent), 0.0), MAX_SECONDS_SPENT),
+            "guideline": campaign.guideline_id,
+            "token": token,
+            "created_at": timezone.now(),
+        },
+    )
+    sql = (
+        f"INSERT INTO {Judgment._meta.db_table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+        " ON CONFLICT DO NOTHING RETURNING *"
+    )
+    return next(iter(Judgment.objects.raw(sql, params)), None)
+
+
+def _release(lease: Lease) -> None:
+    Lease.objects.filter(pk=lease.pk).delete()
 
 
 def _grade_fits(campaign_pair: CampaignPair, lease: Lease) -> bool:
@@ -305,3 +399,19 @@ def progress(campaign: Campaign, annotator: AbstractBaseUser) -> Progress:
         mine_total=mine.count(),
         mine_today=mine.filter(created_at__gte=midnight).count(),
     )
+
+
+# ---- label quality hooks (annotation.quality) ---------------------------------------------------
+
+
+def _is_paused(campaign: Campaign, annotator: AbstractBaseUser) -> bool:
+    return AnnotatorStanding.objects.filter(campaign=campaign, annotator=annotator, paused=True).exists()
+
+
+def _refresh_quality_after_commit(campaign_id: int | None) -> None:
+    """Once the judgment is committed, ask for a (debounced) quality refresh of its campaign.
+
+    robust: a broker that is down must not turn a saved judgment into an error for the annotator.
+    """
+    if campaign_id is not None:
+        transaction.on_commit(lambda: quality_tasks.refresh_quality_soon(campaign_id), robust=True)

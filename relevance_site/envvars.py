@@ -37,14 +37,10 @@ def env_bool(name: str, default: bool, environ: Mapping[str, str] | None = None)
         return True
     if value.lower() in _FALSE:
         return False
-    raise ConfigurationError(
-        f"{name}={value!r} is not a boolean; use one of: true, false, 1, 0, yes, no, on, off"
-    )
+    raise ConfigurationError(f"{name}={value!r} is not a boolean; use one of: true, false, 1, 0, yes, no, on, off")
 
 
-def env_int(
-    name: str, default: int, minimum: int | None = None, environ: Mapping[str, str] | None = None
-) -> int:
+def env_int(name: str, default: int, minimum: int | None = None, environ: Mapping[str, str] | None = None) -> int:
     value = _raw(name, environ)
     if value is None:
         return default

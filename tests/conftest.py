@@ -9,6 +9,10 @@ from django.contrib.auth.models import Group, User
 
 from annotation.roles import ANNOTATOR, ENGINEER, REVIEWER
 
+# One definition of the session-wide Celery worker fixture: importing it into several test
+# modules would start one worker per module, all consuming the same queues.
+pytest_plugins = ["tests.worker_process"]
+
 
 @pytest.fixture(autouse=True)
 def fast_passwords(settings: Any) -> None:

@@ -8,7 +8,6 @@ import pytest
 from django.conf import settings
 
 from modeling.ml.backbone import build_me5_small, is_complete
-from tests.worker_process import celery_worker_process  # noqa: F401  (a fixture)
 
 
 @pytest.fixture(scope="session")

@@ -65,9 +65,7 @@ class Command(BaseCommand):
             f"Broker: {_redact(settings.CELERY_BROKER_URL)}  Database: {settings.DATABASES['default']['ENGINE']}"
         )
         processes = {name: subprocess.Popen(command) for name, command in commands.items()}
-        self.stdout.write(
-            self.style.SUCCESS(f"Relevance Studio on http://{bind}/  (Ctrl-C stops web and worker)")
-        )
+        self.stdout.write(self.style.SUCCESS(f"Relevance Studio on http://{bind}/  (Ctrl-C stops web and worker)"))
         stopping = False
 
         def request_stop(signum: int, frame: object) -> None:
