@@ -13,12 +13,14 @@ and have no N.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, IntegerField, Model, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Least
@@ -29,6 +31,7 @@ from annotation.models import AnnotatorStanding, Campaign, CampaignPair, Judgmen
 
 MAX_SECONDS_SPENT = 3600.0
 MAX_CANDIDATE_TRIES = 5
+PROGRESS_CACHE_SECONDS = 5
 
 
 class QueueError(Exception):
@@ -51,6 +54,7 @@ class PairAlreadyComplete(QueueError):
 class Submission:
     judgment: Judgment
     created: bool
+    counts_towards_n: bool = False  # a new grade of a non-gold pair
 
 
 @dataclass(frozen=True)
@@ -250,6 +254,8 @@ def submit(
         raise outcome
     if outcome.created:
         _refresh_quality_after_commit(outcome.judgment.campaign_id)
+    if outcome.counts_towards_n:
+        _bump_cached_progress(outcome.judgment.campaign_id, +1)
     return outcome
 
 
@@ -302,7 +308,7 @@ def _submit_locked(
     if level is not None:
         CampaignPair.objects.filter(pk=campaign_pair.pk).update(graded_count=F("graded_count") + 1)
     _release(lease)
-    return Submission(judgment, created=True)
+    return Submission(judgment, created=True, counts_towards_n=level is not None and not campaign_pair.is_gold)
 
 
 def _record(
@@ -376,6 +382,8 @@ def undo_last(campaign: Campaign, annotator: AbstractBaseUser) -> Lease | None:
     campaign_pair = CampaignPair.objects.select_for_update().get(campaign=campaign, pair_id=judgment.pair_id)
     if judgment.level is not None:
         CampaignPair.objects.filter(pk=campaign_pair.pk, graded_count__gt=0).update(graded_count=F("graded_count") - 1)
+        if not campaign_pair.is_gold:  # a display figure: off by one for seconds at worst if this rolls back
+            _bump_cached_progress(campaign.pk, -1)
     token = judgment.token or uuid.uuid4()
     judgment.delete()
     lease, _ = Lease.objects.update_or_create(
@@ -386,16 +394,44 @@ def undo_last(campaign: Campaign, annotator: AbstractBaseUser) -> Lease | None:
     return lease
 
 
-def progress(campaign: Campaign, annotator: AbstractBaseUser) -> Progress:
+def _progress_keys(campaign_id: int) -> tuple[str, str]:
+    return f"annotation:progress:{campaign_id}:pairs", f"annotation:progress:{campaign_id}:graded"
+
+
+def _campaign_totals(campaign: Campaign) -> tuple[int, int]:
+    """(non-gold pairs, grades capped at N) of the campaign.
+
+    Summing over a million-pair campaign after every grade would cost more than the grade
+    itself, so the sum is cached for PROGRESS_CACHE_SECONDS and this process's own grades and
+    undos adjust it meanwhile; other processes' grades show when it expires.
+    """
+    pairs_key, graded_key = _progress_keys(campaign.pk)
+    cached = cache.get_many([pairs_key, graded_key])
+    if len(cached) == 2:
+        return cached[pairs_key], cached[graded_key]
     n = campaign.judgments_per_pair
     totals = CampaignPair.objects.filter(campaign=campaign, is_gold=False).aggregate(
         pairs=Count("pk"), graded=Coalesce(Sum(Least("graded_count", n)), 0)
     )
+    cache.set_many({pairs_key: totals["pairs"], graded_key: totals["graded"]}, PROGRESS_CACHE_SECONDS)
+    return totals["pairs"], totals["graded"]
+
+
+def _bump_cached_progress(campaign_id: int, delta: int) -> None:
+    # Not cached (or just expired): nothing to adjust, the next read sums afresh.
+    with contextlib.suppress(ValueError):
+        cache.incr(_progress_keys(campaign_id)[1], delta)
+
+
+def progress(campaign: Campaign, annotator: AbstractBaseUser) -> Progress:
+    """Campaign totals (up to PROGRESS_CACHE_SECONDS old) and the annotator's own counts (exact)."""
+    n = campaign.judgments_per_pair
+    pairs, graded = _campaign_totals(campaign)
     mine = Judgment.objects.filter(campaign=campaign, annotator=annotator)
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     return Progress(
-        campaign_graded=totals["graded"],
-        campaign_target=totals["pairs"] * n,
+        campaign_graded=min(graded, pairs * n),
+        campaign_target=pairs * n,
         mine_total=mine.count(),
         mine_today=mine.filter(created_at__gte=midnight).count(),
     )

@@ -193,3 +193,14 @@ def test_parallel_annotators_fill_every_pair_exactly_n_times() -> None:
     assert counts == [3] * 40
     assert Judgment.objects.count() == 120
     assert Lease.objects.count() == 0
+
+
+def test_progress_follows_grades_and_undo_while_the_campaign_sum_is_cached(alice, bob) -> None:
+    campaign = make_campaign(make_pairs(3), [alice, bob], n=2)
+    assert queue.progress(campaign, alice).campaign_graded == 0  # sums and caches
+    lease = queue.next_lease(campaign, alice)
+    queue.submit(alice, lease.token, level=4)
+    queue.submit(alice, lease.token, level=4)  # a resubmission is not counted twice
+    assert queue.progress(campaign, bob).campaign_graded == 1
+    queue.undo_last(campaign, alice)
+    assert queue.progress(campaign, bob).campaign_graded == 0
