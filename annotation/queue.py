@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, IntegerField, Model, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, F, Model, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
@@ -79,33 +79,61 @@ def _check_member(campaign: Campaign, annotator: AbstractBaseUser) -> None:
         raise NotAMember("You are not a member of this campaign.")
 
 
+def _member_and_paused(campaign: Campaign, annotator: AbstractBaseUser) -> tuple[bool, bool]:
+    """(is a member, is paused by quality control) of the annotator in the campaign, in one query."""
+    members = Campaign.members.through._meta.db_table
+    sql = (
+        f"SELECT EXISTS (SELECT 1 FROM {members} WHERE campaign_id = %s AND user_id = %s),"
+        f" EXISTS (SELECT 1 FROM {AnnotatorStanding._meta.db_table}"
+        " WHERE campaign_id = %s AND annotator_id = %s AND paused)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [campaign.pk, annotator.pk, campaign.pk, annotator.pk])
+        member, paused = cursor.fetchone()
+    return bool(member), bool(paused)
+
+
 def _live_leases(now: datetime) -> Q:
     return Q(expires_at__gt=now)
 
 
-def _candidates(campaign: Campaign, annotator: AbstractBaseUser, gold: bool, now: datetime) -> QuerySet[CampaignPair]:
-    judged = Judgment.objects.filter(pair=OuterRef("pair_id"), annotator=annotator)
-    mine = Lease.objects.filter(campaign_pair=OuterRef("pk"), annotator=annotator).filter(_live_leases(now))
-    rows = (
-        CampaignPair.objects.filter(campaign=campaign, is_gold=gold)
-        .filter(~Exists(judged), ~Exists(mine))
-        .order_by("-graded_count", "position")
+def _candidate_sql(gold: bool, passed_over: int) -> str:
+    """The candidate query in SQL: the best pair the annotator may take, its row locked (SKIP LOCKED).
+
+    Written out rather than built with the ORM: compiling the equivalent queryset cost more CPU
+    than the database spends running it. Parameters are those of `_candidate_params`, then the
+    `passed_over` ids. Not judged by the annotator, not leased by them, and for non-gold pairs
+    graded + live leases < N; closest to completion first, then campaign order.
+    """
+    cp, lease = CampaignPair._meta.db_table, Lease._meta.db_table
+    sql = (
+        f"SELECT cp.* FROM {cp} cp WHERE cp.campaign_id = %s AND {'' if gold else 'NOT '}cp.is_gold"
+        f" AND NOT EXISTS (SELECT 1 FROM {Judgment._meta.db_table} j"
+        " WHERE j.pair_id = cp.pair_id AND j.annotator_id = %s)"
+        f" AND NOT EXISTS (SELECT 1 FROM {lease} l"
+        " WHERE l.campaign_pair_id = cp.id AND l.annotator_id = %s AND l.expires_at > %s)"
     )
-    if gold:
-        return rows
-    live = (
-        Lease.objects.filter(campaign_pair=OuterRef("pk"))
-        .filter(_live_leases(now))
-        .values("campaign_pair")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    n = campaign.judgments_per_pair
-    return (
-        rows.filter(graded_count__lt=n)
-        .annotate(live=Coalesce(Subquery(live, output_field=IntegerField()), 0))
-        .filter(live__lt=n - F("graded_count"))
-    )
+    if not gold:
+        sql += (
+            " AND cp.graded_count < %s"
+            f" AND (SELECT COUNT(*) FROM {lease} l WHERE l.campaign_pair_id = cp.id AND l.expires_at > %s)"
+            " < %s - cp.graded_count"
+        )
+    if passed_over:
+        sql += f" AND cp.id NOT IN ({', '.join(['%s'] * passed_over)})"
+    sql += " ORDER BY cp.graded_count DESC, cp.position LIMIT 1"
+    if connection.features.has_select_for_update_skip_locked:  # SQLite has no row locks (one writer at a time)
+        sql += " FOR UPDATE OF cp SKIP LOCKED"
+    return sql
+
+
+def _candidate_params(campaign: Campaign, annotator: AbstractBaseUser, gold: bool, now: datetime) -> list[object]:
+    at = connection.ops.adapt_datetimefield_value(now)
+    params: list[object] = [campaign.pk, annotator.pk, annotator.pk, at]
+    if not gold:
+        n = campaign.judgments_per_pair
+        params += [n, at, n]
+    return params
 
 
 def _take(campaign: Campaign, annotator: AbstractBaseUser, gold: bool, now: datetime) -> Lease | None:
@@ -118,8 +146,9 @@ def _take(campaign: Campaign, annotator: AbstractBaseUser, gold: bool, now: date
     """
     passed_over: list[int] = []
     for _ in range(MAX_CANDIDATE_TRIES):
-        rows = _candidates(campaign, annotator, gold, now).exclude(pk__in=passed_over)
-        chosen = rows.select_for_update(skip_locked=True, of=("self",)).first()
+        sql = _candidate_sql(gold, len(passed_over))
+        rows = CampaignPair.objects.raw(sql, _candidate_params(campaign, annotator, gold, now) + passed_over)
+        chosen = next(iter(rows), None)
         if chosen is None:
             return None
         cap = None if gold else campaign.judgments_per_pair
@@ -186,6 +215,25 @@ def _lease_if_room(
     return lease
 
 
+def _held_lease(
+    campaign: Campaign, annotator: AbstractBaseUser, now: datetime, exclude: tuple[uuid.UUID, ...]
+) -> Lease | None:
+    """The annotator's oldest live lease in the campaign whose token is not in `exclude`, campaign_pair loaded."""
+    token = Lease._meta.get_field("token")
+    sql = (
+        f"SELECT l.* FROM {Lease._meta.db_table} l JOIN {CampaignPair._meta.db_table} cp"
+        " ON cp.id = l.campaign_pair_id WHERE cp.campaign_id = %s AND l.annotator_id = %s AND l.expires_at > %s"
+    )
+    params: list[object] = [campaign.pk, annotator.pk, connection.ops.adapt_datetimefield_value(now)]
+    if exclude:
+        sql += f" AND l.token NOT IN ({', '.join(['%s'] * len(exclude))})"
+        params += [token.get_db_prep_value(value, connection) for value in exclude]
+    held = next(iter(Lease.objects.raw(sql + " ORDER BY l.created_at LIMIT 1", params)), None)
+    if held is not None:  # rare (a reload, a prefetched pair): one more query is fine here
+        held.campaign_pair = CampaignPair.objects.get(pk=held.campaign_pair_id)
+    return held
+
+
 @transaction.atomic
 def next_lease(
     campaign: Campaign,
@@ -200,18 +248,13 @@ def next_lease(
     renewed; `exclude` names tokens the caller is already showing. The lease comes with its
     campaign_pair loaded. An annotator paused in the campaign (AnnotatorStanding.paused) gets None.
     """
-    _check_member(campaign, annotator)
-    if _is_paused(campaign, annotator):
+    member, paused = _member_and_paused(campaign, annotator)
+    if not member:
+        raise NotAMember("You are not a member of this campaign.")
+    if paused:
         return None
     now = timezone.now()
-    held = (
-        Lease.objects.filter(campaign_pair__campaign=campaign, annotator=annotator)
-        .filter(_live_leases(now))
-        .exclude(token__in=exclude)
-        .select_related("campaign_pair")
-        .order_by("created_at")
-        .first()
-    )
+    held = _held_lease(campaign, annotator, now, exclude)
     if held is not None:
         held.expires_at = now + timedelta(seconds=campaign.lease_seconds)
         held.save(update_fields=["expires_at"])
@@ -264,12 +307,32 @@ def _lock_through_lease(token: uuid.UUID, annotator: AbstractBaseUser) -> Lease 
 
     Every change to a pair's judgments and leases happens under that row's lock.
     """
-    return (
-        Lease.objects.select_for_update(of=("campaign_pair",))
-        .select_related("campaign_pair__campaign")
-        .filter(token=token, annotator=annotator)
-        .first()
+    sql = (
+        "SELECT l.*, cp.campaign_id AS cp_campaign, cp.pair_id AS cp_pair, cp.is_gold AS cp_is_gold,"
+        " cp.graded_count AS cp_graded_count, c.guideline_id AS c_guideline, c.judgments_per_pair AS c_n"
+        f" FROM {Lease._meta.db_table} l JOIN {CampaignPair._meta.db_table} cp ON cp.id = l.campaign_pair_id"
+        f" JOIN {Campaign._meta.db_table} c ON c.id = cp.campaign_id WHERE l.token = %s AND l.annotator_id = %s"
     )
+    if connection.features.has_select_for_update_of:  # SQLite: one writer at a time, no row locks
+        sql += " FOR UPDATE OF cp"
+    token_param = Lease._meta.get_field("token").get_db_prep_value(token, connection)
+    lease = next(iter(Lease.objects.raw(sql, [token_param, annotator.pk])), None)
+    if lease is None:
+        return None
+    # Only the columns the submission reads are loaded; any other field loads on access, as with .only().
+    campaign = Campaign.from_db(
+        connection.alias,
+        ["id", "guideline_id", "judgments_per_pair"],
+        [lease.cp_campaign, lease.c_guideline, lease.c_n],
+    )
+    campaign_pair = CampaignPair.from_db(
+        connection.alias,
+        ["id", "campaign_id", "pair_id", "is_gold", "graded_count"],
+        [lease.campaign_pair_id, lease.cp_campaign, lease.cp_pair, bool(lease.cp_is_gold), lease.cp_graded_count],
+    )
+    campaign_pair.campaign = campaign
+    lease.campaign_pair = campaign_pair
+    return lease
 
 
 def _already_judged(campaign_pair: CampaignPair, token: uuid.UUID, annotator: AbstractBaseUser) -> Judgment | None:
@@ -306,7 +369,11 @@ def _submit_locked(
         _release(lease)
         return Submission(existing, created=False)
     if level is not None:
-        CampaignPair.objects.filter(pk=campaign_pair.pk).update(graded_count=F("graded_count") + 1)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {CampaignPair._meta.db_table} SET graded_count = graded_count + 1 WHERE id = %s",
+                [campaign_pair.pk],
+            )
     _release(lease)
     return Submission(judgment, created=True, counts_towards_n=level is not None and not campaign_pair.is_gold)
 
@@ -348,7 +415,9 @@ def _record(
 
 
 def _release(lease: Lease) -> None:
-    Lease.objects.filter(pk=lease.pk).delete()
+    # Plain SQL: nothing refers to a lease, so the ORM's delete collector would only add CPU.
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {Lease._meta.db_table} WHERE id = %s", [lease.pk])
 
 
 def _grade_fits(campaign_pair: CampaignPair, lease: Lease) -> bool:
@@ -440,8 +509,7 @@ def progress(campaign: Campaign, annotator: AbstractBaseUser) -> Progress:
 # ---- label quality hooks (annotation.quality) ---------------------------------------------------
 
 
-def _is_paused(campaign: Campaign, annotator: AbstractBaseUser) -> bool:
-    return AnnotatorStanding.objects.filter(campaign=campaign, annotator=annotator, paused=True).exists()
+# A paused annotator (AnnotatorStanding.paused) is told apart in `_member_and_paused`.
 
 
 def _refresh_quality_after_commit(campaign_id: int | None) -> None:

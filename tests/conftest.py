@@ -20,6 +20,14 @@ def fast_passwords(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def empty_cache() -> None:
+    """Cached figures (e.g. campaign progress) are keyed by row id; ids can repeat across rolled-back tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def make_user(username: str, role: str | None = None, *, staff: bool = False) -> User:
     user = User.objects.create_user(username=username, password="pw-" + username, is_staff=staff)
     if role:
