@@ -97,7 +97,7 @@ def _live_leases(now: datetime) -> Q:
     return Q(expires_at__gt=now)
 
 
-def _candidate_sql(gold: bool, passed_over: int) -> str:
+def _candidate_sql(gold: bool, passed_over: int, *, wait: bool = False) -> str:
     """The candidate query in SQL: the best pair the annotator may take, its row locked (SKIP LOCKED).
 
     Written out rather than built with the ORM: compiling the equivalent queryset cost more CPU
@@ -123,7 +123,7 @@ def _candidate_sql(gold: bool, passed_over: int) -> str:
         sql += f" AND cp.id NOT IN ({', '.join(['%s'] * passed_over)})"
     sql += " ORDER BY cp.graded_count DESC, cp.position LIMIT 1"
     if connection.features.has_select_for_update_skip_locked:  # SQLite has no row locks (one writer at a time)
-        sql += " FOR UPDATE OF cp SKIP LOCKED"
+        sql += " FOR UPDATE OF cp" + ("" if wait else " SKIP LOCKED")
     return sql
 
 
@@ -145,10 +145,16 @@ def _take(campaign: Campaign, annotator: AbstractBaseUser, gold: bool, now: date
     is passed over and the next one tried.
     """
     passed_over: list[int] = []
+    wait = False
     for _ in range(MAX_CANDIDATE_TRIES):
-        sql = _candidate_sql(gold, len(passed_over))
+        sql = _candidate_sql(gold, len(passed_over), wait=wait)
         rows = CampaignPair.objects.raw(sql, _candidate_params(campaign, annotator, gold, now) + passed_over)
         chosen = next(iter(rows), None)
+        if chosen is None and not wait and connection.features.has_select_for_update_skip_locked:
+            # Nothing unlocked: the last open pairs may just be held for a few milliseconds by
+            # another annotator's statement. Wait for them once rather than report "all done".
+            wait = True
+            continue
         if chosen is None:
             return None
         cap = None if gold else campaign.judgments_per_pair
