@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include(router.urls)),
     path("", include("annotation.api_transfer")),
     path("", include("annotation.api_datasets")),
+    path("", include("modeling.api")),
 ]

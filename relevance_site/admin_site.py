@@ -19,9 +19,10 @@ class StudioAdminSite(admin.AdminSite):
     def get_urls(self) -> list[URLResolver | URLPattern]:
         # Imported here: this module loads with INSTALLED_APPS, before models may be imported.
         from annotation.admin_import import admin_import_urls
+        from modeling.admin_views import admin_run_urls
 
         # Before Django's own patterns, so "annotation/import/" is not read as a model URL.
-        return [*admin_import_urls(), *super().get_urls()]
+        return [*admin_import_urls(), *admin_run_urls(), *super().get_urls()]
 
 
 class StudioAdminConfig(AdminConfig):

@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("label/", include("annotation.urls")),
     path("review/", include("annotation.review_urls")),
+    path("runs/", include("modeling.urls")),
     path("api/v1/", include("annotation.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
