@@ -35,7 +35,7 @@ LOG_LINES = 200
 # Who runs work outside a Celery worker (tests, `train_teacher --inline`).
 LOCAL_WORKER = f"local@{socket.gethostname()}"
 # The task that carries out each kind of run, by Celery name (routed by CELERY_TASK_ROUTES).
-TASKS = {RunKind.TEACHER_TRAINING: "modeling.tasks.train_teacher"}
+TASKS = {RunKind.TEACHER_TRAINING: "modeling.tasks.train_teacher", RunKind.CAPTION: "modeling.tasks.caption_pins"}
 
 
 class RunError(Exception):

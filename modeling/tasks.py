@@ -31,6 +31,14 @@ def train_teacher(self: Task, run_id: int) -> None:
     pipelines.train_teacher_run(run_id, worker=self.request.hostname or runs.LOCAL_WORKER)
 
 
+@shared_task(bind=True, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def caption_pins(self: Task, run_id: int) -> None:
+    """Caption the Pins of run `run_id`; a finished run or one held by a live worker is left alone."""
+    from modeling import captions
+
+    captions.caption_pins(run_id, worker=self.request.hostname or runs.LOCAL_WORKER)
+
+
 @worker_ready.connect
 def recover_runs_on_start(sender: Any = None, **kwargs: Any) -> None:
     """Re-enqueue runs this worker held before a restart and runs whose worker went silent: the

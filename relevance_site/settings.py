@@ -165,6 +165,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 ARTIFACTS_DIR = Path(env_str("ARTIFACTS_DIR", str(VAR_DIR / "artifacts")))
 BACKBONE_DIR = Path(env_str("BACKBONE_DIR", str(VAR_DIR / "models" / "me5-small")))
 ML_DEVICE: str = _S["ml_device"]  # type: ignore[assignment]
+# A BLIP-class image-to-text folder for Pin captions; empty (the default) disables captioning.
+_caption_model_dir = env_str("CAPTION_MODEL_DIR").strip()
+CAPTION_MODEL_DIR: Path | None = Path(_caption_model_dir) if _caption_model_dir else None
 
 # Celery: status lives in Run rows, so no result backend is needed.
 CELERY_BROKER_URL: str = _S["broker_url"]  # type: ignore[assignment]
