@@ -1,6 +1,6 @@
 """The admin page where engineers upload a JSONL or CSV file of pairs.
 
-admin.py wires it in with `admin_import_urls()`; the page calls the same `import_pairs` as
+relevance_site/admin_site.py wires it in with `admin_import_urls()`; the page calls the same `import_pairs` as
 the management command and the API.
 """
 
@@ -49,5 +49,5 @@ def import_pairs_view(request: HttpRequest) -> HttpResponse:
 
 
 def admin_import_urls() -> list[URLPattern]:
-    """URLs to put before the admin site's own (admin.py does); the name is admin:annotation_import."""
+    """URLs to put before the admin site's own (relevance_site/admin_site.py does); name admin:annotation_import."""
     return [path("annotation/import/", admin.site.admin_view(import_pairs_view), name="annotation_import")]

@@ -23,7 +23,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from annotation.exporting import CHUNK_SIZE, EXPORT_FORMATS, _csv_lines, _jsonl_lines, pair_row
+from annotation.exporting import CHUNK_SIZE, EXPORT_FORMATS, pair_row, row_lines
 from annotation.models import (
     Campaign,
     CampaignPair,
@@ -323,8 +323,7 @@ def dataset_lines(dataset: Dataset, *, file_format: str = "jsonl", split: str | 
     selected = items.iterator(chunk_size=CHUNK_SIZE)
     if file_format == "qrels":
         return (f"{i.pair.query.external_id} 0 {i.pair.pin.external_id} {i.level}\n" for i in selected)
-    rows = (item_row(item) for item in selected)
-    return _jsonl_lines(rows) if file_format == "jsonl" else _csv_lines(rows)
+    return row_lines((item_row(item) for item in selected), file_format)
 
 
 def item_row(item: DatasetItem) -> dict[str, object]:

@@ -52,7 +52,11 @@ def export_lines(
     selected = _selected(pairs, labeled_only=labeled_only or file_format == "qrels")
     if file_format == "qrels":
         return (f"{pair.query.external_id} 0 {pair.pin.external_id} {pair.label}\n" for pair in selected)
-    rows = (pair_row(pair) for pair in selected)
+    return row_lines((pair_row(pair) for pair in selected), file_format)
+
+
+def row_lines(rows: Iterator[dict[str, object]], file_format: str) -> Iterator[str]:
+    """Rows in the import format as JSONL or CSV lines (qrels is built by the caller)."""
     return _jsonl_lines(rows) if file_format == "jsonl" else _csv_lines(rows)
 
 

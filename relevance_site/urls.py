@@ -23,6 +23,3 @@ urlpatterns = [
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
-
-admin.site.site_header = "Relevance Studio"
-admin.site.site_title = "Relevance Studio"
